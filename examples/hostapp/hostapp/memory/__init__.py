@@ -1,0 +1,1 @@
+"""Memory backends: each module here with a ``create`` factory is one."""

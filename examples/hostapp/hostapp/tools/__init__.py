@@ -1,0 +1,1 @@
+"""Tools: each module here with a ``create`` factory is a ``/command``."""

@@ -1,0 +1,1 @@
+"""skillc's registry: a content-addressed object store and a SQLite index."""
