@@ -37,6 +37,9 @@ class Limits:
     max_file_bytes: int = 16 * 1024 * 1024
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @dataclass(frozen=True)
 class Entry:
     """One file or symlink of a tree."""
@@ -144,7 +147,7 @@ def walk(root: Path, ignore: frozenset[str] = DEFAULT_IGNORE) -> Iterator[tuple[
                 yield sub, st
 
 
-def scan(root: Path, limits: Limits = Limits(), ignore: frozenset[str] = DEFAULT_IGNORE) -> Tree:
+def scan(root: Path, limits: Limits = DEFAULT_LIMITS, ignore: frozenset[str] = DEFAULT_IGNORE) -> Tree:
     """Read the tree under ``root``; refuse devices, escaping symlinks and oversize content."""
     entries: list[Entry] = []
     total = 0
