@@ -115,6 +115,8 @@ def extract(stream: IO[bytes], dest: Path, strip: str = "", limits: Limits = DEF
                         raise TreeError(where, f"symlink points outside the tree ({member.linkname})")
                     out.symlink(name, member.linkname)
                 elif member.isreg():
+                    if member.mode & 0o6000:
+                        raise TreeError(where, "setuid/setgid files are not allowed")
                     total += member.size
                     if member.size > limits.max_file_bytes:
                         raise TreeError(where, f"{member.size} bytes, over the per-file limit")

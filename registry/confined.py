@@ -78,8 +78,8 @@ class ConfinedDir:
                 raise PathError(f"{path}: {st.st_size} bytes, over the per-file limit")
             return fh.read()
 
-    def write(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Create or replace a regular file, creating its folders."""
+    def write(self, path: str, data: bytes, mode: int | None = 0o644) -> None:
+        """Create or replace a regular file, creating its folders (mode None: keep or 0o644)."""
         dfd, name = self._walk_to_parent(path, create=True)
         try:
             try:
@@ -89,10 +89,11 @@ class ConfinedDir:
             except FileNotFoundError:
                 pass
             fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW | os.O_CLOEXEC,
-                         mode & 0o777, dir_fd=dfd)
+                         0o644 if mode is None else mode & 0o777, dir_fd=dfd)
             with os.fdopen(fd, "wb") as fh:
                 fh.write(data)
-                os.fchmod(fh.fileno(), mode & 0o777)
+                if mode is not None:
+                    os.fchmod(fh.fileno(), mode & 0o777)
                 if self.uid is not None and self.gid is not None:
                     os.fchown(fh.fileno(), self.uid, self.gid)
         finally:

@@ -173,6 +173,8 @@ def read_entry(root: Path, rel: str, st: os.stat_result, limits: Limits) -> Entr
         return Entry(rel, "symlink", 0o644, digest_bytes(data), len(data))
     if not stat.S_ISREG(st.st_mode):
         raise TreeError(str(full), "not a regular file, folder or symlink (device, fifo or socket)")
+    if st.st_mode & (stat.S_ISUID | stat.S_ISGID):
+        raise TreeError(str(full), "setuid/setgid files are not allowed")
     if st.st_size > limits.max_file_bytes:
         raise TreeError(str(full), f"{st.st_size} bytes, more than the {limits.max_file_bytes} "
                         "allowed per file")

@@ -1,6 +1,6 @@
 """The ``skillc`` command line: the only place that prints or exits."""
 
-from . import sandbox_cmds, spec_cmds  # noqa: F401  (registers commands)
+from . import build_cmds, registry_cmds, sandbox_cmds, spec_cmds  # noqa: F401  (registers commands)
 from .app import cli, main
 
 __all__ = ["cli", "main"]

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from compiler import lint as linting
-from compiler.errors import SpecError
 from compiler.spec import Spec, load
 
 from .app import cli, emit_json, err, json_option, out
@@ -78,14 +77,20 @@ def print_spec(summary: dict[str, Any]) -> None:
 
 
 @cli.command()
-@click.argument("target")
+@click.argument("target", metavar="PATH|NAME[@VERSION]")
 @json_option
 def show(target: str, as_json: bool) -> None:
-    """Show a parsed spec: a folder path (or, once published, NAME[@VERSION])."""
-    try:
+    """Show a parsed spec: a folder, or a published NAME[@VERSION] with its lineage."""
+    from compiler import catalog
+
+    if Path(target).exists() or "/" in target:
         summary = spec_summary(load(Path(target)))
-    except SpecError:
-        raise
+    else:
+        reg = catalog.open_local()
+        row = catalog.resolve(reg, target)
+        summary = spec_summary(catalog.load_ref(reg, f"{row.name}@{row.version}"))
+        summary.update(published_at=row.published_at, yanked=row.yanked,
+                       lineage=catalog.lineage(reg, row))
     if as_json:
         emit_json(summary)
     else:

@@ -15,7 +15,7 @@ from .base import ExecResult, Sandbox, SandboxConfig
 
 BACKENDS = ("bwrap", "docker")
 
-__all__ = ["BACKENDS", "ExecResult", "Sandbox", "SandboxConfig", "open_sandbox", "prune"]
+__all__ = ["BACKENDS", "ExecResult", "Sandbox", "SandboxConfig", "image_digest", "open_sandbox", "prune"]
 
 
 def open_sandbox(config: SandboxConfig, source: Path | None = None, tree: Tree | None = None
@@ -46,3 +46,16 @@ def prune(everything: bool = False) -> dict[str, list[str]]:
     except EnvironmentError_:
         removed["docker"] = []
     return removed
+
+
+def image_digest(config: SandboxConfig) -> str:
+    """The digest of what the sandbox runs on (part of every build key), without opening one."""
+    if config.backend == "bwrap":
+        from .bwrap import host_image_digest
+
+        return host_image_digest()
+    if config.backend == "docker":
+        from .docker import connect, image_id
+
+        return image_id(connect(), config.image)
+    raise UserError(f"unknown sandbox backend {config.backend!r} (choose from {', '.join(BACKENDS)})")

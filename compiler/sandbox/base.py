@@ -151,8 +151,9 @@ class Sandbox(Protocol):
     def read_file(self, path: str) -> bytes:
         """Read a regular file of the workspace."""
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
-        """Create or replace a file of the workspace (folders are created)."""
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
+        """Create or replace a file (folders are created); mode None keeps an existing
+        file's mode and gives a new one 0o644."""
 
     def delete_file(self, path: str) -> None:
         """Remove a file or symlink of the workspace."""

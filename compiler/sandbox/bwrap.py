@@ -212,7 +212,7 @@ class BwrapSandbox:
         """Read a workspace file."""
         return self.files.read(path)
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         """Write a workspace file."""
         self.files.write(path, data, mode)
 

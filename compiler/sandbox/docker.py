@@ -19,7 +19,9 @@ same workspace volume.
 
 from __future__ import annotations
 
+import base64
 import io
+import json
 import socket
 import struct
 import tarfile
@@ -88,7 +90,7 @@ class DockerSandbox:
         self.name = new_name()
         self.closed = False
         self.container: Container | None = None
-        self.image_id = _image_id(self.client, config.image)
+        self.image_id = image_id(self.client, config.image)
         _check_runtime(self.client, config.runtime)
         try:
             self._create()
@@ -268,10 +270,24 @@ class DockerSandbox:
                 return fh.read()
         raise PathError(f"{path}: no such file")
 
-    def write_file(self, path: str, data: bytes, mode: int = 0o644) -> None:
+    def _stat(self, path: str) -> dict[str, Any] | None:
+        """Docker's stat of a workspace path (HEAD on the archive endpoint), or None."""
+        assert self.container is not None
+        url = f"{self.api.base_url}/v{self.api.api_version}/containers/{self.container.id}/archive"
+        response = self.api.head(url, params={"path": f"{WORKDIR}/{path}"})
+        if response.status_code != 200:
+            return None
+        header = response.headers.get("X-Docker-Container-Path-Stat", "")
+        stat: dict[str, Any] = json.loads(base64.b64decode(header)) if header else {}
+        return stat
+
+    def write_file(self, path: str, data: bytes, mode: int | None = None) -> None:
         """Create or replace a workspace file (folders are created)."""
-        buf = io.BytesIO()
         parts = check_relpath(path).split("/")
+        if mode is None:
+            stat = self._stat(path)
+            mode = stat["mode"] & 0o777 if stat else 0o644
+        buf = io.BytesIO()
         with tarfile.open(fileobj=buf, mode="w") as tf:
             for i in range(1, len(parts)):
                 info = tarfile.TarInfo("/".join(parts[:i]))
@@ -330,7 +346,8 @@ class DockerSandbox:
         self.close()
 
 
-def _image_id(client: docker.DockerClient, image: str) -> str:
+def image_id(client: docker.DockerClient, image: str) -> str:
+    """The id (config digest) of a local image, or an error saying how to build it."""
     try:
         return str(client.images.get(image).id)
     except docker.errors.ImageNotFound:
