@@ -76,12 +76,24 @@ class Index:
         try:
             self.db = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S, isolation_level=None,
                                       check_same_thread=False)
-            self.db.execute("PRAGMA journal_mode=WAL")
+            self._wal()
             self.db.execute("PRAGMA synchronous=NORMAL")
-            self.db.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             self._migrate()
         except sqlite3.DatabaseError as exc:
             raise RegistryError(f"{path}: cannot open the registry index: {exc}") from exc
+
+    def _wal(self) -> None:
+        """Switch to WAL; the switch can report 'locked' at once (no busy handler) while
+        another process creates the same database, so retry it for the busy timeout."""
+        deadline = time.monotonic() + BUSY_TIMEOUT_S
+        while True:
+            try:
+                self.db.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def close(self) -> None:
         """Close the connection."""
@@ -216,7 +228,12 @@ class Index:
         return self._build(r) if r else None
 
     def build(self, build_id: str) -> BuildRow:
-        """A build by id or unique id prefix."""
+        """A build by id, unique id prefix, or ``latest``."""
+        if build_id == "latest":
+            newest = self.builds(limit=1)
+            if not newest:
+                raise NotFoundError("there are no builds in this registry yet")
+            return newest[0]
         rows = self.db.execute("SELECT * FROM builds WHERE id LIKE ? LIMIT 2",
                                (build_id.replace("%", "") + "%",)).fetchall()
         if not rows:

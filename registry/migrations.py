@@ -51,4 +51,9 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (digest, key_id)
     );
     """,
+    # 3: list a deployment's or a skill's builds newest first without sorting them all.
+    """
+    CREATE INDEX builds_by_deployment_time ON builds(deployment, created_at);
+    CREATE INDEX builds_by_skill_time ON builds(spec_name, created_at);
+    """,
 ]

@@ -69,6 +69,12 @@ def _event(e: dict[str, Any]) -> None:
             out.print(f"      {line}", markup=False)
         if len(lines) > TOOL_LINES:
             out.print(f"      [... {len(lines) - TOOL_LINES} more lines]", markup=False)
+    elif kind == "check":
+        errors = e.get("errors") or []
+        out.print(f"[{e['seq']}] submission {e.get('attempt')}: "
+                  + ("accepted" if not errors else f"{len(errors)} error(s)"), markup=False)
+        for error in errors:
+            out.print(f"      - {error.splitlines()[0]}", markup=False)
     elif kind == "validation":
         report = e.get("report", {})
         out.print(f"[{e['seq']}] validation {e.get('attempt')}: "

@@ -136,7 +136,10 @@ def builds(deployment: str | None, skill: str | None, limit: int, as_json: bool)
               multiple=True, help="Show only these sections (default: all).")
 @json_option
 def audit(build_id: str, section: tuple[str, ...], as_json: bool) -> None:
-    """Explain a build: spec, rendered prompt, transcript, diff against the base, report."""
+    """Explain a build: spec, rendered prompt, transcript, diff against the base, report.
+
+    BUILD_ID may be a unique prefix, or `latest`.
+    """
     from .audit_view import render
 
     reg = catalog.open_local()
