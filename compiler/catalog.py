@@ -58,12 +58,20 @@ def load_ref(reg: Registry, target: str) -> Spec:
     if path.exists() or "/" in target:
         return load(path)
     row = resolve(reg, target)
+    cached = _verified.get((str(reg.root), row.digest))
+    if cached is not None and cached.root.is_dir():
+        return cached
     folder = reg.checkout_spec(row)
     spec = load(folder)
     if spec.digest != row.digest:  # the cached checkout was changed on disk: take it again
         shutil.rmtree(folder.parent, ignore_errors=True)
         spec = load(reg.checkout_spec(row))
+    _verified[(str(reg.root), row.digest)] = spec
     return spec
+
+
+# Checkouts verified in this process (a status over many deployments loads each spec once).
+_verified: dict[tuple[str, str], Spec] = {}
 
 
 def publish(reg: Registry, folder: Path) -> tuple[SpecRow, bool]:

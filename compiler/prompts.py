@@ -14,6 +14,7 @@ import jinja2
 from jinja2.exceptions import SecurityError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from .blocks import upsert_block
 from .errors import UserError
 from .resources import templates_dir
 
@@ -21,12 +22,14 @@ from .resources import templates_dir
 @functools.cache
 def environment() -> ImmutableSandboxedEnvironment:
     """The shared environment."""
-    return ImmutableSandboxedEnvironment(
+    env = ImmutableSandboxedEnvironment(
         loader=jinja2.FileSystemLoader(str(templates_dir())),
         undefined=jinja2.StrictUndefined,
         keep_trailing_newline=True,
         autoescape=False,
     )
+    env.filters["upsert_block"] = upsert_block
+    return env
 
 
 def render(template: str, **context: Any) -> str:
@@ -48,6 +51,7 @@ def render_untrusted(source: str, where: str, **context: Any) -> str:
         raise UserError(f"{where}: template failed: {exc}") from exc
 
 
+@functools.cache
 def templates_digest() -> str:
     """The digest of the prompt templates folder (part of every build key)."""
     from registry.tree import scan

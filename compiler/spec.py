@@ -8,6 +8,7 @@ are accepted.
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
 from dataclasses import dataclass
@@ -173,8 +174,12 @@ class Spec:
 
 def matches(path: str, patterns: tuple[str, ...] | list[str]) -> bool:
     """Glob match with ``**`` spanning folders and ``*`` matching dotfiles."""
-    return bool(patterns) and glob.globmatch(
-        path, list(patterns), flags=glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE)
+    return bool(patterns) and _matcher(tuple(patterns)).match(path)
+
+
+@functools.lru_cache(maxsize=512)
+def _matcher(patterns: tuple[str, ...]) -> glob.WcMatcher[str]:
+    return glob.compile(list(patterns), flags=glob.GLOBSTAR | glob.DOTGLOB | glob.BRACE)
 
 
 def decode(data: bytes, where: str) -> str:
@@ -197,8 +202,10 @@ def decode(data: bytes, where: str) -> str:
 _MD = MarkdownIt("commonmark")
 
 
+@functools.lru_cache(maxsize=256)
 def parse_document(data: bytes, where: str) -> Document:
-    """Parse SKILL.md bytes into a ``Document`` or raise ``SpecError``."""
+    """Parse SKILL.md bytes into a ``Document`` or raise ``SpecError`` (memoized: a status
+    over many deployments reads the same specs again and again)."""
     if len(data) > MAX_SKILL_MD_BYTES:
         raise SpecError([Problem(where, 0, "error",
                                  f"{len(data)} bytes; SKILL.md may be at most 1 MiB")])

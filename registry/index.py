@@ -207,6 +207,18 @@ class Index:
         return [{"key_id": r[0], "signature": r[1], "public_key": r[2]} for r in self.db.execute(
             "SELECT key_id, signature, public_key FROM signatures WHERE digest = ?", (digest,))]
 
+    # -- pins --------------------------------------------------------------
+
+    def set_pins(self, owner: str, digests: set[str]) -> None:
+        """Replace what ``owner`` (a fork's lock) keeps alive in the store."""
+        with self.transaction() as db:
+            db.execute("DELETE FROM pins WHERE owner = ?", (owner,))
+            db.executemany("INSERT INTO pins VALUES (?, ?)", [(owner, d) for d in sorted(digests)])
+
+    def pinned(self) -> set[str]:
+        """Every pinned digest."""
+        return {r[0] for r in self.db.execute("SELECT DISTINCT digest FROM pins")}
+
     # -- builds ------------------------------------------------------------
 
     def add_build(self, row: BuildRow) -> None:

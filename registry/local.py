@@ -121,7 +121,7 @@ class Registry:
         """Every object the index refers to, directly or through a tree."""
         roots = [s.digest for s in self.index.all_specs()]
         trees = set(roots)
-        objects: set[str] = set()
+        objects: set[str] = set(self.index.pinned())
         for build in self.index.all_builds():
             objects.update(d for d in (build.manifest, build.transcript, build.report,
                                        build.prompt) if d)

@@ -56,4 +56,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX builds_by_deployment_time ON builds(deployment, created_at);
     CREATE INDEX builds_by_skill_time ON builds(spec_name, created_at);
     """,
+    # 4: objects a fork's skillc.lock refers to (applied and original file contents).
+    """
+    CREATE TABLE pins (
+        owner TEXT NOT NULL,
+        digest TEXT NOT NULL,
+        PRIMARY KEY (owner, digest)
+    );
+    """,
 ]

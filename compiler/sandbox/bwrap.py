@@ -64,6 +64,7 @@ def _supports(flag: str) -> bool:
     return flag in out.stdout
 
 
+@functools.cache
 def host_image_digest() -> str:
     """Identity of the host system bwrap exposes: its package database (or os-release)."""
     for path in ("/var/lib/dpkg/status", "/etc/os-release"):
