@@ -38,8 +38,18 @@ from .agents.base import Agent, Budget, Task
 from .agents.prompt import build as build_prompt
 from .agents.replay import ReplayAgent
 from .agents.transcript import Redactor, Transcript, read
+from .catalog import enforce_trust
+from .config import load as load_config
 from .deployment import Deployment
-from .errors import AgentError, BuildFailed, DeploymentError, SpecError, TreeError
+from .errors import (
+    AgentError,
+    BuildFailed,
+    DeploymentError,
+    RegistryError,
+    SkillcError,
+    SpecError,
+    TreeError,
+)
 from .prompts import templates_digest
 from .sandbox import Sandbox, image_digest, open_sandbox
 from .spec import Spec
@@ -80,6 +90,7 @@ class Outcome:
     report: dict[str, Any] | None = None
     divergences: list[dict[str, Any]] = field(default_factory=list)
     differences: list[str] | None = None
+    remote: bool = False  # taken from (or pushed to) the remote build cache
 
 
 def fork_tree(deployment: Deployment) -> Tree:
@@ -133,16 +144,25 @@ class Builder:
         else:
             agent = self.agent_factory(deployment)
         self.progress(f"planning {spec.name} for {deployment.name}")
+        enforce_trust(self.registry, spec.digest, f"{spec.name}@{spec.version} ({spec.root})")
         p = plan(spec, deployment, agent.name, agent.model)
         cached = None if no_cache or replay_of else self.registry.index.build_by_key(p.key)
         if cached and cached.output_tree and self.registry.store.has(cached.output_tree):
             self.progress("cache hit")
             return Outcome(cached, True, self._json(cached.manifest), self._json(cached.report))
+        remote = RemoteCache.of(deployment)
+        if remote and not no_cache and not replay_of:
+            found = remote.find(self.registry, p.key, self.progress)
+            if found is not None:
+                return Outcome(found, True, self._json(found.manifest), self._json(found.report),
+                               remote=True)
         workdir = Path(tempfile.mkdtemp(prefix="skillc-build-"))
         try:
             outcome = _Run(self, p, agent, workdir).execute()
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
+        if remote and remote.push_enabled:
+            outcome.remote = remote.store(self.registry, outcome.build, self.progress)
         if replay_of is not None and outcome.build.output_tree and replay_of.output_tree:
             outcome.differences = tree_differences(
                 self.registry.store.tree(replay_of.output_tree),
@@ -151,6 +171,52 @@ class Builder:
 
     def _json(self, digest: str | None) -> Any:
         return self.registry.store.get_json(digest) if digest else None
+
+
+@dataclass(frozen=True)
+class RemoteCache:
+    """A build cache in an OCI registry: builds tagged ``key-<build key hex>``."""
+
+    base: str
+    insecure: bool
+    push_enabled: bool
+
+    @classmethod
+    def of(cls, deployment: Deployment) -> RemoteCache | None:
+        """The deployment's ``[cache]``, else the user config's, else None."""
+        settings = deployment.cache or load_config().cache
+        if not settings.get("remote"):
+            return None
+        return cls(str(settings["remote"]), bool(settings.get("insecure")),
+                   bool(settings.get("push")))
+
+    def ref(self, key: str) -> str:
+        """The reference a build key is stored under."""
+        return f"{self.base}:key-{key.split(':', 1)[1]}"
+
+    def find(self, reg: Registry, key: str, progress: Progress) -> BuildRow | None:
+        """Pull the build for ``key`` if the remote has it (a remote that fails is skipped)."""
+        from .sharing import pull
+
+        try:
+            pulled = pull(reg, self.ref(key), self.insecure)
+        except RegistryError as exc:
+            if "not found" not in str(exc):
+                progress(f"remote cache skipped: {exc}")
+            return None
+        progress("remote cache hit")
+        return reg.index.build(str(pulled["id"]))
+
+    def store(self, reg: Registry, build: BuildRow, progress: Progress) -> bool:
+        """Push a passed build under its key; failures only warn."""
+        from .sharing import push_build
+
+        try:
+            push_build(reg, self.ref(build.key), build.id, self.insecure)
+        except SkillcError as exc:
+            progress(f"could not push to the remote cache: {exc}")
+            return False
+        return True
 
 
 def tree_differences(a: Tree, b: Tree) -> list[str]:

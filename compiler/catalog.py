@@ -10,8 +10,10 @@ from typing import Any
 
 from registry.index import SpecRow
 from registry.local import Registry
+from registry.signing import Signature, check_trust
 
 from . import lint
+from .config import load as load_config
 from .errors import ConflictError, NotFoundError, SpecError, UserError
 from .home import home
 from .spec import Spec, load
@@ -72,6 +74,20 @@ def load_ref(reg: Registry, target: str) -> Spec:
 
 # Checkouts verified in this process (a status over many deployments loads each spec once).
 _verified: dict[tuple[str, str], Spec] = {}
+
+
+def enforce_trust(reg: Registry, digest: str, what: str,
+                  signatures: list[Signature] | None = None) -> None:
+    """Refuse a spec the trust policy does not accept."""
+    cfg = load_config()
+    if not cfg.require_signatures:
+        return
+    sigs = signatures if signatures is not None else \
+        [Signature(**s) for s in reg.index.signatures(digest)]
+    ok, why = check_trust(digest, sigs, cfg.trusted_keys)
+    if not ok:
+        raise UserError(f"refusing {what}: {why} (require_signatures is on in "
+                        f"{home().config})")
 
 
 def publish(reg: Registry, folder: Path) -> tuple[SpecRow, bool]:

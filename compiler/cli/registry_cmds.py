@@ -15,15 +15,29 @@ from .app import cli, emit_json, err, json_option, out
 
 @cli.command()
 @click.argument("folder", type=click.Path(path_type=Path))
+@click.option("--sign", "key", metavar="KEY", help="Sign the spec's digest with this key.")
 @json_option
-def publish(folder: Path, as_json: bool) -> None:
+def publish(folder: Path, key: str | None, as_json: bool) -> None:
     """Publish a spec folder to the local registry (lint must pass; versions are immutable)."""
-    row, added = catalog.publish(catalog.open_local(), folder)
+    from compiler.home import home
+    from registry.signing import KeyRing
+
+    reg = catalog.open_local()
+    keyring = KeyRing(home().keys)
+    if key:
+        keyring.private(key)  # a missing key fails before anything is published
+    row, added = catalog.publish(reg, folder)
+    signature = None
+    if key:
+        signature = keyring.sign(key, row.digest)
+        reg.index.add_signature(row.digest, signature.key_id, signature.signature,
+                                signature.public_key)
     if as_json:
-        emit_json({**vars(row), "new": added})
+        emit_json({**vars(row), "new": added,
+                   "signed_by": signature.key_id if signature else None})
     else:
         out.print(f"{'published' if added else 'already published'} {row.name}@{row.version} "
-                  f"{row.digest}")
+                  f"{row.digest}" + (f" signed by {signature.key_id}" if signature else ""))
 
 
 @cli.command()
