@@ -32,8 +32,10 @@ class Home:
 
     @property
     def images(self) -> Path:
-        """Sandbox image records and microVM images."""
-        return self.root / "images"
+        """Sandbox image records and microVM images (``$SKILLC_IMAGES`` overrides, so that
+        several homes can share one built image set)."""
+        override = os.environ.get("SKILLC_IMAGES")
+        return Path(override).absolute() if override else self.root / "images"
 
     @property
     def config(self) -> Path:
@@ -41,8 +43,13 @@ class Home:
         return self.root / "config.toml"
 
 
+def default_root() -> Path:
+    """The platform's user data folder for skillc."""
+    return platformdirs.user_data_path("skillc")
+
+
 def home() -> Home:
     """The active home, honouring ``SKILLC_HOME``."""
     override = os.environ.get("SKILLC_HOME")
-    root = Path(override) if override else platformdirs.user_data_path("skillc")
+    root = Path(override) if override else default_root()
     return Home(root.expanduser().absolute())

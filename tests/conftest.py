@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from compiler.cli import cli
+from compiler.home import Home, default_root
 
 REPO = Path(__file__).resolve().parent.parent
 SPECS = REPO / "specs"
@@ -21,7 +22,9 @@ IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 
 @pytest.fixture(autouse=True)
 def skillc_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """Every test gets its own SKILLC_HOME."""
+    """Every test gets its own SKILLC_HOME; built sandbox images stay shared."""
+    if "SKILLC_IMAGES" not in os.environ:
+        monkeypatch.setenv("SKILLC_IMAGES", str(Home(default_root()).images))
     home = tmp_path / "skillc-home"
     monkeypatch.setenv("SKILLC_HOME", str(home))
     return home

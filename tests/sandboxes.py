@@ -31,7 +31,14 @@ def _docker_runtimes() -> tuple[bool, frozenset[str], bool]:
 
 
 def config_for(kind: str, **limits: object) -> SandboxConfig:
-    """A SandboxConfig for ``bwrap``, ``docker`` or ``runsc`` — or skip (fail in CI) if absent."""
+    """A SandboxConfig for ``bwrap``, ``docker``, ``runsc`` or ``microvm`` — or skip (fail in CI)
+    if this machine lacks it."""
+    if kind == "microvm":
+        from compiler.sandbox import vmimage
+
+        require(shutil.which("qemu-system-x86_64") is not None, "QEMU is not installed")
+        require(vmimage.load() is not None, "the microVM images are not built")
+        return SandboxConfig(backend="microvm", **limits)  # type: ignore[arg-type]
     if kind == "bwrap":
         require(shutil.which("bwrap") is not None, "bubblewrap is not installed")
         return SandboxConfig(backend="bwrap", **limits)  # type: ignore[arg-type]
@@ -47,4 +54,5 @@ def config_for(kind: str, **limits: object) -> SandboxConfig:
 
 ALL = [pytest.param("bwrap", marks=pytest.mark.bwrap),
        pytest.param("docker", marks=pytest.mark.docker),
-       pytest.param("runsc", marks=[pytest.mark.docker, pytest.mark.runsc])]
+       pytest.param("runsc", marks=[pytest.mark.docker, pytest.mark.runsc]),
+       pytest.param("microvm", marks=[pytest.mark.microvm, pytest.mark.slow])]

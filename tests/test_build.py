@@ -52,6 +52,21 @@ def test_every_example_spec_builds_and_validates(name: str, backend: str, tmp_pa
     assert manifest["provenance"]["output_tree"] == data["output_tree"]
 
 
+@pytest.mark.microvm
+@pytest.mark.slow
+def test_build_in_a_microvm(tmp_path: Path, fork: Path, invoke: Invoke) -> None:
+    config_for("microvm")
+    result = invoke("build", SPECS / "add-webhook", "-d", make_deployment(tmp_path, fork),
+                    "--sandbox", "microvm", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    acceptance = next(c for c in data["report"]["checks"] if c["name"] == "acceptance")
+    assert acceptance["status"] == "passed" and acceptance["detail"]["tests_run"] == 9
+    sandbox = json.loads(invoke("audit", data["build_id"], "--json").stdout)["build"]["sandbox"]
+    assert sandbox["backend"] == "microvm" and sandbox["runtime"] in ("kvm", "tcg")
+    assert sandbox["image_digest"].startswith("sha256:") and sandbox["kernel"].startswith("sha256:")
+
+
 def test_cache_hits_and_misses(tmp_path: Path, fork: Path, invoke: Invoke) -> None:
     dep = make_deployment(tmp_path, fork)
     spec = SPECS / "add-webhook"

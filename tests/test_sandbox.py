@@ -184,11 +184,16 @@ def test_cli_run_docker_gvisor(invoke: Invoke) -> None:
 
 def test_doctor_reports_each_backend(invoke: Invoke) -> None:
     config_for("docker")
+    config_for("microvm")
     r = invoke("sandbox", "doctor", "--json")
     checks = {(c["backend"], c["name"]): c for c in json.loads(r.stdout)}
     assert checks[("bwrap", "runs")]["level"] == "ok"
     assert checks[("docker", "image")]["level"] == "ok"
     assert {("docker", "runc"), ("docker", "runsc"), ("bwrap", "limits")} <= set(checks)
+    assert checks[("microvm", "boots")]["level"] == "ok"
+    accel = checks[("microvm", "accel")]
+    assert accel["detail"].startswith(("kvm", "tcg: "))
+    assert accel["level"] == ("ok" if accel["detail"].startswith("kvm") else "warn")
 
 
 def test_doctor_says_how_to_fix(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
@@ -199,6 +204,7 @@ def test_doctor_says_how_to_fix(invoke: Invoke, monkeypatch: pytest.MonkeyPatch,
     assert r.exit_code == 3
     checks = {c["backend"]: c for c in json.loads(r.stdout)}
     assert checks["bwrap"]["fix"] == "apt-get install bubblewrap"
+    assert checks["microvm"]["fix"] == "apt-get install qemu-system-x86"
     assert "not reachable" in checks["docker"]["detail"]
     assert "dockerd" in checks["docker"]["fix"]
     monkeypatch.delenv("DOCKER_HOST")

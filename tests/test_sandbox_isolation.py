@@ -28,6 +28,8 @@ def host_state() -> dict[str, object]:
         "tmp": sorted(p.name for p in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*")),
         "mounts": [line for line in Path("/proc/mounts").read_text().splitlines() if PREFIX in line],
         "cgroups": sorted(str(p) for p in Path("/sys/fs/cgroup").glob(f"*/{PREFIX}-*")),
+        "processes": subprocess.run(["pgrep", "-f", f"{PREFIX}-[0-9]"], capture_output=True,
+                                    text=True).stdout.split(),
     }
     try:
         import docker

@@ -108,6 +108,8 @@ def image() -> None:
 
 
 @image.command("build")
+@click.option("--backend", type=click.Choice(["docker", "microvm"]), default="docker",
+              show_default=True, help="docker: an image; microvm: kernel, initramfs, rootfs.")
 @click.option("--name", default=DEFAULT_IMAGE, show_default=True)
 @click.option("--suite", default=DEFAULT_SUITE, show_default=True, help="Debian release.")
 @click.option("--mirror", default=DEFAULT_MIRROR, show_default=True, help="Debian mirror.")
@@ -115,10 +117,26 @@ def image() -> None:
               help="Build from a Dockerfile instead (needs a reachable registry).")
 @click.option("--if-missing", is_flag=True, help="Do nothing when the image already exists.")
 @json_option
-def image_build(name: str, suite: str, mirror: str, dockerfile: Path | None, if_missing: bool,
-                as_json: bool) -> None:
-    """Build the docker sandbox image offline (debootstrap + docker import) and record its digest."""
+def image_build(backend: str, name: str, suite: str, mirror: str, dockerfile: Path | None,
+                if_missing: bool, as_json: bool) -> None:
+    """Build a sandbox image offline (debootstrap) and record its digest."""
     from compiler.sandbox import images
+
+    if backend == "microvm":
+        from compiler.sandbox import vmimage
+
+        built = vmimage.load() if if_missing else None
+        if built is None:
+            with err.status("building the microVM images…") as status:
+                built = vmimage.build(suite, mirror, progress=lambda m: status.update(m))
+        summary = {"kernel_version": built.kernel_version, "kernel": built.kernel,
+                   "initrd": built.initrd, "rootfs": built.rootfs, "digest": built.digest}
+        if as_json:
+            emit_json(summary)
+        else:
+            for key, value in summary.items():
+                out.print(f"{key:<15}{value}", markup=False)
+        return
 
     existing = images.docker_image_present(name) if if_missing else None
     if existing:

@@ -13,7 +13,7 @@ from registry.tree import Tree, scan
 
 from .base import ExecResult, Sandbox, SandboxConfig
 
-BACKENDS = ("bwrap", "docker")
+BACKENDS = ("bwrap", "docker", "microvm")
 
 __all__ = ["BACKENDS", "ExecResult", "Sandbox", "SandboxConfig", "image_digest", "open_sandbox", "prune"]
 
@@ -31,6 +31,10 @@ def open_sandbox(config: SandboxConfig, source: Path | None = None, tree: Tree |
         from .docker import DockerSandbox
 
         return DockerSandbox(config, source, tree)
+    if config.backend == "microvm":
+        from .microvm import MicroVMSandbox
+
+        return MicroVMSandbox(config, source, tree)
     raise UserError(f"unknown sandbox backend {config.backend!r} (choose from {', '.join(BACKENDS)})")
 
 
@@ -38,9 +42,9 @@ def prune(everything: bool = False) -> dict[str, list[str]]:
     """Remove what crashed runs left behind, per backend (backends not available are skipped)."""
     from compiler.errors import EnvironmentError_
 
-    from . import bwrap, docker
+    from . import bwrap, docker, microvm
 
-    removed = {"bwrap": bwrap.prune(everything)}
+    removed = {"microvm": microvm.prune(everything), "bwrap": bwrap.prune(everything)}
     try:
         removed["docker"] = docker.prune(everything)
     except EnvironmentError_:
@@ -58,4 +62,8 @@ def image_digest(config: SandboxConfig) -> str:
         from .docker import connect, image_id
 
         return image_id(connect(), config.image)
+    if config.backend == "microvm":
+        from .microvm import images
+
+        return images().digest
     raise UserError(f"unknown sandbox backend {config.backend!r} (choose from {', '.join(BACKENDS)})")

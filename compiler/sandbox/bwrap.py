@@ -328,6 +328,8 @@ def prune(everything: bool = False) -> list[str]:
     """Remove leftover workspaces and cgroups of crashed runs."""
     removed = cgroups.prune(cgroups.detect(), everything)
     for base in Path(tempfile.gettempdir()).glob(f"{PREFIX}-*"):
+        if (base / "workspace.tar").exists():
+            continue  # a microVM's folder: its prune stops the VM first
         if everything or not owner_alive(base.name):
             _remove_base(base, mounted=False)
             removed.append(base.name)

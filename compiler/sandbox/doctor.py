@@ -101,6 +101,34 @@ def check_docker(image: str = DEFAULT_IMAGE) -> list[Check]:
     return checks
 
 
+def check_microvm() -> list[Check]:
+    """QEMU installed, the image set built, KVM or TCG (and why), a VM boots."""
+    from . import vmimage
+    from .microvm import QEMU, accelerator
+
+    exe = shutil.which(QEMU)
+    if not exe:
+        return [Check("microvm", "qemu", "fail", f"{QEMU} is not installed",
+                      "apt-get install qemu-system-x86")]
+    version = subprocess.run([exe, "--version"], capture_output=True, text=True,
+                             check=False).stdout.splitlines()[0]
+    checks = [Check("microvm", "qemu", "ok", version)]
+    built = vmimage.load()
+    if built is None:
+        return [*checks, Check("microvm", "images", "fail", "kernel/initramfs/rootfs not built",
+                               "skillc sandbox image build --backend microvm")]
+    checks.append(Check("microvm", "images", "ok",
+                        f"kernel {built.kernel_version}, set {built.digest[:19]}"))
+    accel, why = accelerator()
+    checks.append(Check("microvm", "accel", "ok" if accel == "kvm" else "warn",
+                        f"{accel}: {why}", "" if accel == "kvm" else
+                        "TCG works but is ~20x slower; KVM needs a CPU with vmx/svm"))
+    problem = _smoke(SandboxConfig(backend="microvm", memory_mb=256, disk_mb=64))
+    checks.append(Check("microvm", "boots", "fail" if problem else "ok",
+                        problem.splitlines()[0] if problem else "a VM boots and runs a command"))
+    return checks
+
+
 def run(backends: tuple[str, ...], image: str = DEFAULT_IMAGE) -> list[Check]:
     """Every check for the chosen backends."""
     checks: list[Check] = []
@@ -108,4 +136,6 @@ def run(backends: tuple[str, ...], image: str = DEFAULT_IMAGE) -> list[Check]:
         checks += check_bwrap()
     if "docker" in backends:
         checks += check_docker(image)
+    if "microvm" in backends:
+        checks += check_microvm()
     return checks

@@ -84,6 +84,27 @@ def debootstrap(dest: Path, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MI
     (dest / "workspace").mkdir(exist_ok=True)
 
 
+def base_tree(dest: Path, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
+              progress: Progress = lambda _: None) -> Path:
+    """The minimal Debian tree at ``dest``; returns the cached tarball of it (one debootstrap
+    serves the docker image and the microVM root filesystem)."""
+    cache = home().images / f"rootfs-{suite}.tar"
+    if not cache.exists():
+        debootstrap(dest, suite, mirror, PACKAGES, progress)
+        progress("packing the tree")
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp")
+        subprocess.run(["tar", "-C", str(dest), "--numeric-owner", "-cf", str(tmp), "."],
+                       check=True)
+        os.replace(tmp, cache)
+    else:
+        progress(f"unpacking the cached Debian tree {cache.name}")
+        dest.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["tar", "-C", str(dest), "--numeric-owner", "-xf", str(cache)],
+                       check=True)
+    return cache
+
+
 def build_docker_image(name: str = DEFAULT_IMAGE, suite: str = DEFAULT_SUITE,
                        mirror: str = DEFAULT_MIRROR, dockerfile: Path | None = None,
                        progress: Progress = lambda _: None) -> ImageRecord:
@@ -105,12 +126,7 @@ def build_docker_image(name: str = DEFAULT_IMAGE, suite: str = DEFAULT_SUITE,
         record = ImageRecord(name, str(image.id), "dockerfile", "", (), time.time())
     else:
         with tempfile.TemporaryDirectory(prefix="skillc-image-") as tmp:
-            rootfs = Path(tmp) / "rootfs"
-            debootstrap(rootfs, suite, mirror, PACKAGES, progress)
-            tarball = Path(tmp) / "rootfs.tar"
-            progress("packing the tree")
-            subprocess.run(["tar", "-C", str(rootfs), "--numeric-owner", "-cf", str(tarball), "."],
-                           check=True)
+            tarball = base_tree(Path(tmp) / "rootfs", suite, mirror, progress)
             progress(f"docker import as {name}")
             repo, _, tag = name.partition(":")
             client.api.import_image(src=str(tarball), repository=repo, tag=tag or "latest",
