@@ -65,7 +65,7 @@ def main() -> None:
     print(f"  QEMU start until it listens     {qemu:7.3f}s")
     print(f"  guest clock at agent ready      {guest:7.3f}s  (kernel + init + python agent)")
     print(f"  whole boot seen by skillc       {boot:7.3f}s  (rest: {boot - qemu - guest:.3f}s "
-          "of skillc and channel)")
+          "before the guest's clock starts — firmware, kernel decompression — and the channel)")
     print(f"  first exec after ready          {first:7.3f}s")
 
 

@@ -37,7 +37,7 @@ from .agents import make_agent
 from .agents.base import Agent, Budget, Task
 from .agents.prompt import build as build_prompt
 from .agents.replay import ReplayAgent
-from .agents.transcript import Redactor, Transcript, read
+from .agents.transcript import Redactor, Transcript, parse
 from .catalog import enforce_trust
 from .config import load as load_config
 from .deployment import Deployment
@@ -229,10 +229,7 @@ def read_transcript(registry: Registry, build: BuildRow) -> list[dict[str, Any]]
     """The stored transcript of a build."""
     if not build.transcript:
         raise AgentError(f"build {build.id} has no transcript to replay")
-    with tempfile.NamedTemporaryFile(suffix=".jsonl") as fh:
-        fh.write(registry.store.get(build.transcript))
-        fh.flush()
-        return read(Path(fh.name))
+    return parse(registry.store.get(build.transcript).decode("utf-8"), f"build {build.id}")
 
 
 class _Run:

@@ -13,13 +13,12 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
-from compiler.errors import CorruptionError, NotFoundError, RegistryError, SkillcError
+from compiler.errors import CorruptionError, RegistryError, SkillcError
 
 from .index import Index, SpecRow
 from .store import ObjectStore
-from .tree import Tree, scan
+from .tree import Tree
 
 
 @dataclass(frozen=True)
@@ -163,14 +162,3 @@ def open_registry(root: Path) -> Registry:
     except OSError as exc:
         raise RegistryError(f"{root}: cannot open the registry: {exc}") from exc
 
-
-def load_tree(folder: Path) -> Tree:
-    """Scan a folder into a tree (a convenience for callers)."""
-    if not folder.is_dir():
-        raise NotFoundError(f"{folder}: not a folder")
-    return scan(folder)
-
-
-def json_value(store: ObjectStore, digest: str | None) -> Any:
-    """A stored JSON object, or None."""
-    return store.get_json(digest) if digest else None

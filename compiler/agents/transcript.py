@@ -76,14 +76,19 @@ class Transcript:
 
 
 def read(path: Path) -> list[dict[str, Any]]:
-    """Read a transcript; a malformed line is an error naming it."""
+    """Read a transcript file; a malformed line is an error naming it."""
+    return parse(path.read_text("utf-8"), str(path))
+
+
+def parse(text: str, where: str) -> list[dict[str, Any]]:
+    """Parse transcript text (JSON Lines)."""
     events = []
-    for n, line in enumerate(path.read_text("utf-8").splitlines(), 1):
+    for n, line in enumerate(text.splitlines(), 1):
         try:
             event = json.loads(line)
         except json.JSONDecodeError as exc:
-            raise UserError(f"{path}:{n}: not a transcript event: {exc}") from exc
+            raise UserError(f"{where}:{n}: not a transcript event: {exc}") from exc
         if not isinstance(event, dict) or "type" not in event:
-            raise UserError(f"{path}:{n}: not a transcript event")
+            raise UserError(f"{where}:{n}: not a transcript event")
         events.append(event)
     return events

@@ -61,9 +61,9 @@ def images() -> vmimage.ImageSet:
     """The built image set or an error saying how to build it."""
     built = vmimage.load()
     if built is None:
-        raise EnvironmentError_("the microVM images are not built (or were built by another "
-                                "version of skillc): run `skillc sandbox image build --backend "
-                                "microvm`")
+        raise EnvironmentError_(f"the microVM images in {vmimage.folder()} are not built (or were "
+                                "built by another version of skillc): run `skillc sandbox image "
+                                "build --backend microvm` (SKILLC_IMAGES chooses the folder)")
     return built
 
 
