@@ -141,12 +141,11 @@ class Installer:
                 self.registry.store.put(before)  # to restore it on uninstall
             merged = merge3(content(self.registry, base, path), before,
                             content(self.registry, out, path))
-            self.write(spec.name, path, merged.content, mode_in(out, path), result,
-                       "conflict" if merged.conflict else
-                       ("added" if before is None else "deleted" if merged.content is None
-                        else "updated"), merged.note)
             status = "added" if before is None else "deleted" if merged.content is None \
                 else "modified"
+            action = "conflict" if merged.conflict else {"modified": "updated"}.get(status, status)
+            self.write(spec.name, path, merged.content, mode_in(out, path), result, action,
+                       merged.note)
             record.files[path] = lockfile.FileRecord(
                 status, self.fork.digest(path), digest_bytes(before) if before is not None else None)
         record.context = self.fork.context(spec, set(record.files))
