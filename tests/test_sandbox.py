@@ -227,3 +227,25 @@ def test_image_build_if_missing_records_the_digest(invoke: Invoke) -> None:
     assert record["digest"] == docker.from_env().images.get(config.image).id
     with open_sandbox(config) as box:
         assert box.provenance()["image_digest"] == record["digest"]
+
+
+def test_image_build_from_a_dockerfile(invoke: Invoke, tmp_path: Path) -> None:
+    config = config_for("docker")
+    dockerfile = tmp_path / "Dockerfile"
+    dockerfile.write_text(f"FROM {config.image}\nLABEL skillc.test=dockerfile\n")
+    r = invoke("sandbox", "image", "build", "--name", "skillc-test:dockerfile", "--dockerfile",
+               dockerfile, "--json")
+    assert r.exit_code == 0, r.output
+    record = json.loads(r.stdout)
+    import docker
+
+    client = docker.from_env()
+    try:
+        assert record["method"] == "dockerfile"
+        assert record["digest"] == client.images.get("skillc-test:dockerfile").id
+        with open_sandbox(SandboxConfig(backend="docker", image="skillc-test:dockerfile")) as box:
+            assert box.provenance()["image_digest"] == record["digest"]
+    finally:
+        client.images.remove("skillc-test:dockerfile", force=True)
+    missing = invoke("sandbox", "image", "build", "--dockerfile", tmp_path / "nope")
+    assert missing.exit_code == 1 and "no such Dockerfile" in missing.stderr
