@@ -75,11 +75,6 @@ class Tree:
         """Entries keyed by path."""
         return {e.path: e for e in self.entries}
 
-    def subset(self, paths: Iterable[str]) -> Tree:
-        """The tree restricted to ``paths``."""
-        wanted = set(paths)
-        return Tree(tuple(e for e in self.entries if e.path in wanted))
-
     @staticmethod
     def from_json(data: Any) -> Tree:
         """Parse a listing, checking every path and field."""
